@@ -1,0 +1,5 @@
+import sys
+
+from klverify.cli import main
+
+sys.exit(main())
