@@ -18,6 +18,5 @@ class BackendNotInstalledError(KLInputError):
         self.backend = backend
         self.extra = extra
         super().__init__(
-            f"backend={backend!r} is not installed: install it with "
-            f"`pip install klverify[{extra}]`"
+            f"backend={backend!r} is not installed: install it with `pip install klverify[{extra}]`"
         )

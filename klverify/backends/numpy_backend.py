@@ -1,0 +1,134 @@
+"""NumPy backend: log-space and stable, written here.
+
+Half-precision inputs are computed in float32 (NumPy has no fused half kernels and
+float16 probabilities underflow), the way torch's autocast treats ``kl_div``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from klverify.backends.base import Backend, Path, ValueSummary
+
+
+def log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    """Stable log-softmax; rows of all ``-inf`` are rejected by validation before this."""
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def log_space_terms(lp: np.ndarray, lq: np.ndarray) -> np.ndarray:
+    """Terms p·(log p − log q) from log-probabilities; 0 where p = 0, +inf where q = 0 < p."""
+    with np.errstate(invalid="ignore"):
+        terms = np.exp(lp) * (lp - lq)
+    masked = lp == -np.inf
+    if masked.any():
+        terms[masked] = 0
+    return terms
+
+
+def prob_space_terms(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Terms p·(log p − log q) from probabilities, with 0·log 0 = 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = p * (np.log(p) - np.log(q))
+    zero = p == 0
+    if zero.any():
+        terms[zero] = 0
+    return terms
+
+
+def working(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float32) if x.dtype == np.float16 else x
+
+
+def summarize_numpy(x: np.ndarray, space: str, axis: int) -> ValueSummary:
+    """Validation facts for a NumPy array (shared by the scipy and reference backends)."""
+    finite = np.isfinite(x)
+    all_finite = bool(finite.all())
+    has_nan = not all_finite and bool(np.isnan(x).any())
+    has_posinf = not all_finite and bool(np.isposinf(x).any())
+    has_neginf = not all_finite and bool(np.isneginf(x).any())
+    worst = None
+    empty = 0
+    if space == "prob":
+        totals = np.sum(x, axis=axis, dtype=np.float64)
+        worst = float(totals.flat[np.argmax(np.abs(totals - 1))])
+    else:
+        if has_neginf:
+            empty = int(np.sum(~np.any(finite, axis=axis)))
+        if space == "log_prob":
+            with np.errstate(over="ignore"):
+                totals = np.sum(np.exp(x.astype(np.float64)), axis=axis)
+            worst = float(totals.flat[np.argmax(np.abs(totals - 1))])
+    return ValueSummary(
+        has_nan=has_nan,
+        has_posinf=has_posinf,
+        has_neginf=has_neginf,
+        minimum=float(np.min(x)) if not has_nan else float("nan"),
+        worst_row_total=worst,
+        empty_rows=empty,
+    )
+
+
+class NumpyBackend(Backend):
+    name = "numpy"
+    framework = "numpy"
+    extra = "all"
+
+    def is_array(self, x: Any) -> bool:
+        return isinstance(x, (np.ndarray, np.generic))
+
+    def version(self) -> str:
+        return np.__version__
+
+    def devices(self) -> list[str]:
+        return ["cpu"]
+
+    def dtypes(self) -> tuple[str, ...]:
+        return ("float64", "float32", "float16")
+
+    def paths(self) -> dict[str, Path]:
+        return {
+            "safe": Path("safe", "log-softmax in log space, masks handled", self._safe, False),
+            "naive": Path(
+                "naive",
+                "np.sum(p * np.log(p / q)) after a plain softmax, as often hand-written",
+                self._naive,
+                True,
+            ),
+        }
+
+    def array(self, values: np.ndarray, dtype: str, device: str = "cpu") -> np.ndarray:
+        return np.asarray(values, dtype=np.float64).astype(dtype)
+
+    def to_float64(self, x: Any) -> np.ndarray:
+        return np.asarray(x, dtype=np.float64)
+
+    def dtype_name(self, x: Any) -> str:
+        return str(np.asarray(x).dtype)
+
+    def summarize(self, x: Any, space: str, axis: int) -> ValueSummary:
+        return summarize_numpy(np.asarray(x), space, axis)
+
+    def _safe(self, p: Any, q: Any, space: str, temperature: float, axis: int) -> np.ndarray:
+        p, q = working(np.asarray(p)), working(np.asarray(q))
+        if space == "prob":
+            return prob_space_terms(p, q)
+        if space == "logits":
+            if temperature != 1.0:
+                p, q = p / temperature, q / temperature
+            p, q = log_softmax(p, axis), log_softmax(q, axis)
+        return log_space_terms(p, q)
+
+    def _naive(self, p: Any, q: Any, space: str, temperature: float, axis: int) -> np.ndarray:
+        p, q = np.asarray(p), np.asarray(q)
+        with np.errstate(all="ignore"):
+            if space == "logits":
+                ep, eq = np.exp(p / temperature), np.exp(q / temperature)
+                p = ep / ep.sum(axis=axis, keepdims=True)
+                q = eq / eq.sum(axis=axis, keepdims=True)
+            elif space == "log_prob":
+                p, q = np.exp(p), np.exp(q)
+            return p * np.log(p / q)
