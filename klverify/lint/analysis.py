@@ -122,7 +122,9 @@ def _bound_names(body: list[ast.stmt]) -> set[str]:
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             for alias in node.names:
                 names.add((alias.asname or alias.name).split(".")[0])
-        elif (isinstance(node, ast.ExceptHandler) and node.name) or (isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name):
+        elif (isinstance(node, ast.ExceptHandler) and node.name) or (
+            isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name
+        ):
             names.add(node.name)
         elif isinstance(node, ast.MatchMapping) and node.rest:
             names.add(node.rest)
@@ -172,9 +174,10 @@ class Scope:
                         isinstance(node.op, ast.Pow)
                         and isinstance(node.right, ast.Constant)
                         and node.right.value == 2
-                    ) or (isinstance(node.op, ast.Mult) and ast.dump(node.left) == ast.dump(
-                        node.right
-                    )):
+                    ) or (
+                        isinstance(node.op, ast.Mult)
+                        and ast.dump(node.left) == ast.dump(node.right)
+                    ):
                         found.add(ast.unparse(node.left))
                 elif (
                     isinstance(node, ast.Call)
