@@ -68,7 +68,7 @@ def dotted(node: ast.AST) -> str:
     elif isinstance(node, ast.Call):
         parts.append(dotted(node.func) + "(...)")
     else:
-        parts.append("...")
+        parts.append("(...)")
     return ".".join(reversed(parts))
 
 
@@ -535,6 +535,7 @@ class FileAnalysis:
         for expr in (*s.bases, *s.decorator_list):
             if full:
                 self.scan(expr, env, sc)
+        sc.env = env  # the class body looks names up in the enclosing scope as it is now
         body_scope = Scope("class", s, sc if sc.kind != "class" else sc.parent)
         info = ClassInfo(s, body_scope)
         body_scope.cls = info
@@ -737,7 +738,7 @@ class FileAnalysis:
             if fv.qual in api.MODULE_SPACES:
                 space, how = api.MODULE_SPACES[fv.qual]
                 value = self.space(space, how, call, self.first_arg(call, env, sc), sc)
-                return replace(value, src=dotted(func), line=call.lineno)
+                return replace(value, src=f"{dotted(func)}(...)", line=call.lineno)
             if fv.qual == api.KL_MODULE and fv.config is not None:
                 return self.kl_result(fv.config)
             return TOP

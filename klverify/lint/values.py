@@ -58,7 +58,7 @@ class Val:
     temperature: str = ""
 
     def where(self) -> str:
-        return f"`{self.src}` on line {self.line}" if self.src else "an earlier step"
+        return f"`{self.src}` on line {self.line}" if self.src else "on every path here"
 
 
 TOP = Val()
