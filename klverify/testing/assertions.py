@@ -143,7 +143,7 @@ def _errors(
         rel_err = np.where(same, 0.0, abs_err / np.abs(expected))
         spacing = _ulp(np.maximum(np.abs(expected), np.abs(obtained)), dtype)
         ulps = np.where(same, 0.0, abs_err / spacing)
-        passed = same | (abs_err <= tol)
+        passed = same | ((abs_err <= tol) & np.isfinite(abs_err))  # inf vs finite: fail
     return abs_err, rel_err, ulps, passed
 
 

@@ -8,6 +8,8 @@ runs only the linter, and ``-m "not klverify_lint"`` skips it.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,8 @@ class LintItem(pytest.Item):
         ignore = config.getini("klverify_lint_ignore") or None
         diagnostics = lint_paths([self.path], select=select, ignore=ignore)
         if diagnostics:
-            lines = [format_text(d) for d in diagnostics]
+            shown = _relative_to(self.path, config.rootpath)
+            lines = [format_text(dataclasses.replace(d, filename=shown)) for d in diagnostics]
             lines.append(
                 f"{len(diagnostics)} klverify lint finding(s): see `klverify rule CODE` for each "
                 "rule; silence one line with `# noqa: CODE`"
@@ -54,5 +57,14 @@ class LintItem(pytest.Item):
             return str(excinfo.value.args[0])
         return super().repr_failure(excinfo, style=style)
 
-    def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"{self.path.name}::{ITEM_NAME}"
+    def reportinfo(self) -> tuple[Path, None, str]:
+        # The domain names the item in failure headers and -v lines: "path::klverify-lint".
+        return self.path, None, ITEM_NAME
+
+
+def _relative_to(path: Path, root: Path) -> str:
+    """The path as the user sees it in pytest's output: relative to the rootdir if inside it."""
+    try:
+        return os.fspath(path.relative_to(root))
+    except ValueError:
+        return os.fspath(path)
