@@ -70,6 +70,16 @@ def rounded(x: np.ndarray, dtype: str) -> np.ndarray:
     return x.astype(dtype).astype(np.float64)
 
 
+def in_dtype(x: np.ndarray, space: str, dtype: str) -> np.ndarray:
+    """float64 values exactly representable in ``dtype`` that pass validation there."""
+    x = rounded(x, dtype)
+    if space == "prob" and dtype != "float64":
+        # Rounding can leave a row a few eps off 1; renormalise in float64 and round again
+        # so validation sees a row as the dtype would store it.
+        x = rounded(x / x.sum(-1, keepdims=True), dtype)
+    return x
+
+
 def to_float(x: object) -> float:
     """A 0-d result of any backend as a Python float."""
     if hasattr(x, "detach"):
@@ -128,12 +138,7 @@ def check_backend_against_reference(
     ``dtype``, which ``kl`` converts to the backend's type)."""
     p, q = make_inputs(rng, space, kind, shape, temperature if space != "logits" else 1.0)
     t = temperature if space == "logits" else 1.0
-    p64, q64 = rounded(p, dtype), rounded(q, dtype)
-    if space == "prob" and dtype != "float64":
-        # Rounding can leave a row a few eps off 1; renormalise in float64 and round again
-        # so validation sees a row as the dtype would store it.
-        p64 = rounded(p64 / p64.sum(-1, keepdims=True), dtype)
-        q64 = rounded(q64 / q64.sum(-1, keepdims=True), dtype)
+    p64, q64 = in_dtype(p, space, dtype), in_dtype(q, space, dtype)
     build = make_array or (lambda v, d: v.astype(d))
     pn, qn = build(p64, dtype), build(q64, dtype)
     for reduction in SCALAR_REDUCTIONS:
