@@ -30,7 +30,7 @@ def test_a_known_misuse_fails_with_its_code(pytester: pytest.Pytester) -> None:
             "*_ klverify-lint _*",
             "train.py:5:12: KLV001 input of `F.kl_div` is in probability space*",
             "1 klverify lint finding(s): see `klverify rule CODE` for each rule*",
-            "FAILED train.py::klverify-lint",
+            "FAILED train.py::klverify-lint - train.py:5:12: KLV001*",
         ]
     )
 
