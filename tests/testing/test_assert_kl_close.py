@@ -76,7 +76,7 @@ def test_a_failing_comparison_prints_a_table_and_a_hint(pytester: pytest.Pyteste
             "  *[0-9]  *[0-9]  *[0-9]  *[0-9]  *[0-9]  *[0-9]",
             "",
             "  Hint: the value equals KL(Q‖P): p and q are swapped.*",
-            "  tolerance = 64·eps(float32)·Σ p·(|log p|+|log q|+1)*",
+            "  tolerance = *·eps(float32)·Σ p·(|log p|+|log q|+1)*",
             "  What to do: *pass tolerance=<absolute error>.",
             "klverify: 1 KL check ran (1 value, 0 gradient), 1 failed",
         ]
