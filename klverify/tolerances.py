@@ -31,20 +31,21 @@ class Tolerance:
     reason: str
 
 
+# k was calibrated on the default `klverify report` matrix (torch 2.13, jax 0.10.2, scipy
+# 1.17, CPU): the worst measured error over all finite cells, in units of eps·S (value)
+# and eps·max(P+Q)/T (gradient), is quoted in each reason; k leaves a margin of 2.4–4.6×.
 TOLERANCES: dict[str, Tolerance] = {
     "float64": Tolerance(
-        64, 64, "log/exp are good to ~1 ulp; 64 covers summation over 152064 outcomes"
+        64, 64, "worst measured 18 (value) / 27 (gradient): torch log_softmax on peaked rows"
     ),
     "float32": Tolerance(
-        64,
-        128,
-        "torch CPU float32 softmax carries ~5e-6 relative error (~40 eps): the widest we accept",
+        32, 64, "worst measured 8.8 / 15: torch CPU float32 softmax carries ~5e-6 relative error"
     ),
     "float16": Tolerance(
-        16, 32, "inputs are rounded to float16 first; safe paths then compute in float32"
+        4, 16, "worst measured 1.0 / 4.4 for paths computing in float16; safe paths use float32"
     ),
     "bfloat16": Tolerance(
-        16, 32, "inputs are rounded to bfloat16 first; a bf16 sum of 32000 terms is already off"
+        4, 16, "worst measured 0.87 / 4.6: a bf16 log-softmax is off by ~eps·|log p| per term"
     ),
 }
 

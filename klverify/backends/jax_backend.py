@@ -9,7 +9,6 @@ Half-precision inputs are computed in float32.
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib.util
 from typing import Any
 
@@ -58,11 +57,16 @@ class JaxBackend(Backend):
 
     def paths(self) -> dict[str, Path]:
         paths = {
-            "safe": Path("safe", "jit-compiled log-space terms, masks handled", self._safe, False),
+            "safe": Path(
+                "safe",
+                "jit-compiled log-space terms, masks handled",
+                self._call(self._safe_impl),
+                False,
+            ),
             "rel_entr": Path(
                 "rel_entr",
                 "jax.scipy.special.rel_entr(softmax(p), softmax(q)) as users write it",
-                self._rel_entr,
+                self._call(self._rel_entr_impl),
                 True,
             ),
         }
@@ -70,14 +74,14 @@ class JaxBackend(Backend):
             paths["optax"] = Path(
                 "optax",
                 "optax.losses.kl_divergence(log_softmax(q), softmax(p)) as users write it",
-                self._optax,
+                self._call(self._optax_impl),
                 True,
                 gives_rows=True,
             )
             paths["optax_log_target"] = Path(
                 "optax_log_target",
                 "optax.losses.kl_divergence_with_log_targets(log_softmax(q), log_softmax(p))",
-                self._optax_log_target,
+                self._call(self._optax_log_target_impl),
                 True,
                 gives_rows=True,
             )
@@ -121,49 +125,51 @@ class JaxBackend(Backend):
         return summarize_numpy(host, space, axis)
 
     # ------------------------------------------------------------------ paths
-    @functools.cached_property
-    def _safe_jit(self) -> Any:
-        jax, jnp = self.jax, self.jnp
+    # Each path is a pure function of (p, q, temperature) with static (space, axis),
+    # compiled with jax.jit as users compile their losses; `_jit` caches the compiled one.
+    def _jit(self, impl: Any) -> Any:
+        cache = self.__dict__.setdefault("_compiled", {})
+        if impl.__name__ not in cache:
+            cache[impl.__name__] = self.jax.jit(impl, static_argnames=("space", "axis"))
+        return cache[impl.__name__]
 
-        def log_probs(x: Any, space: str, temperature: Any, axis: int) -> Any:
-            if space == "logits":
-                return jax.nn.log_softmax(x / temperature, axis=axis)
-            return jnp.log(x) if space == "prob" else x
+    def _call(self, impl: Any) -> Any:
+        def fn(p: Any, q: Any, space: str, temperature: float, axis: int) -> Any:
+            return self._jit(impl)(p, q, temperature, space=space, axis=axis)
 
-        def safe(p: Any, q: Any, temperature: Any, space: str, axis: int) -> Any:
-            if p.dtype in (jnp.float16, jnp.bfloat16):
-                p, q = p.astype(jnp.float32), q.astype(jnp.float32)
-            lp = log_probs(p, space, temperature, axis)
-            lq = log_probs(q, space, temperature, axis)
-            masked = lp == -jnp.inf
-            # Double where: the unselected branch never sees -inf - -inf, so no NaN gradient.
-            lp0 = jnp.where(masked, 0.0, lp)
-            diff = jnp.where(masked, 0.0, lp0 - jnp.where(masked, 0.0, lq))
-            return jnp.where(masked, 0.0, jnp.exp(lp0) * diff)
+        fn.impl = impl  # type: ignore[attr-defined]
+        return fn
 
-        return jax.jit(safe, static_argnames=("space", "axis"))
-
-    def _safe(self, p: Any, q: Any, space: str, temperature: float, axis: int) -> Any:
-        return self._safe_jit(p, q, temperature, space=space, axis=axis)
-
-    def _probs(self, x: Any, space: str, temperature: float, axis: int) -> Any:
-        if space == "logits":
-            return self.jax.nn.softmax(x / temperature, axis=axis)
-        return self.jnp.exp(x) if space == "log_prob" else x
-
-    def _log_probs(self, x: Any, space: str, temperature: float, axis: int) -> Any:
+    def _log_probs(self, x: Any, space: str, temperature: Any, axis: int) -> Any:
         if space == "logits":
             return self.jax.nn.log_softmax(x / temperature, axis=axis)
         return self.jnp.log(x) if space == "prob" else x
 
-    def _rel_entr(self, p: Any, q: Any, space: str, temperature: float, axis: int) -> Any:
+    def _probs(self, x: Any, space: str, temperature: Any, axis: int) -> Any:
+        if space == "logits":
+            return self.jax.nn.softmax(x / temperature, axis=axis)
+        return self.jnp.exp(x) if space == "log_prob" else x
+
+    def _safe_impl(self, p: Any, q: Any, temperature: Any, space: str, axis: int) -> Any:
+        jnp = self.jnp
+        if p.dtype in (jnp.float16, jnp.bfloat16):
+            p, q = p.astype(jnp.float32), q.astype(jnp.float32)
+        lp = self._log_probs(p, space, temperature, axis)
+        lq = self._log_probs(q, space, temperature, axis)
+        masked = lp == -jnp.inf
+        # Double where: the unselected branch never sees -inf - -inf, so no NaN gradient.
+        lp0 = jnp.where(masked, 0.0, lp)
+        diff = jnp.where(masked, 0.0, lp0 - jnp.where(masked, 0.0, lq))
+        return jnp.where(masked, 0.0, jnp.exp(lp0) * diff)
+
+    def _rel_entr_impl(self, p: Any, q: Any, temperature: Any, space: str, axis: int) -> Any:
         from jax.scipy.special import rel_entr
 
         return rel_entr(
             self._probs(p, space, temperature, axis), self._probs(q, space, temperature, axis)
         )
 
-    def _optax(self, p: Any, q: Any, space: str, temperature: float, axis: int) -> Any:
+    def _optax_impl(self, p: Any, q: Any, temperature: Any, space: str, axis: int) -> Any:
         import optax
 
         return optax.losses.kl_divergence(
@@ -172,7 +178,9 @@ class JaxBackend(Backend):
             axis=axis,
         )
 
-    def _optax_log_target(self, p: Any, q: Any, space: str, temperature: float, axis: int) -> Any:
+    def _optax_log_target_impl(
+        self, p: Any, q: Any, temperature: Any, space: str, axis: int
+    ) -> Any:
         import optax
 
         return optax.losses.kl_divergence_with_log_targets(
@@ -184,7 +192,14 @@ class JaxBackend(Backend):
     def grad(
         self, p: Any, q: Any, *, temperature: float, axis: int, path: str = "safe"
     ) -> np.ndarray | None:
-        fn = self.paths()[path].fn
+        """jax.grad of the summed path, compiled once per path (static space and axis)."""
+        impl = self.paths()[path].fn.impl
+        cache = self.__dict__.setdefault("_compiled_grads", {})
+        if path not in cache:
+
+            def total(s: Any, p: Any, temperature: Any, axis: int) -> Any:
+                return impl(p, s, temperature, space="logits", axis=axis).sum()
+
+            cache[path] = self.jax.jit(self.jax.grad(total), static_argnames=("axis",))
         with self.context(p, q):
-            g = self.jax.grad(lambda s: fn(p, s, "logits", temperature, axis).sum())(q)
-            return self.to_float64(g)
+            return self.to_float64(cache[path](q, p, temperature, axis=axis))
