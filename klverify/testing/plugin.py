@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 RECORDS = pytest.StashKey[SessionRecords]()
 CASES = pytest.StashKey[dict[tuple[Any, ...], list["Case"]]]()
 DEVICES = pytest.StashKey[dict[str, list[str]]]()
+REPORT_WRITTEN = pytest.StashKey[str]()  # what the terminal summary says about the report
+REPORT_SUFFIXES = (".json", ".md", ".markdown", ".html", ".htm")
 
 
 # --------------------------------------------------------------------- options
@@ -80,6 +82,12 @@ def pytest_configure(config: pytest.Config) -> None:
         "(names) and dtypes (one case per dtype)",
     )
     config.addinivalue_line("markers", "klverify_lint: klverify lint items (--klverify-lint)")
+    report = _setting(config, "klverify_report")
+    if report and not str(report).lower().endswith(REPORT_SUFFIXES):
+        raise pytest.UsageError(
+            f"--klverify-report={report}: the extension picks the format; end the path with "
+            f"{', '.join(REPORT_SUFFIXES)}"
+        )
     config.stash[RECORDS] = SessionRecords()
     config.stash[CASES] = {}
     config.stash[DEVICES] = {}
@@ -274,23 +282,28 @@ def pytest_collect_file(file_path: Any, parent: pytest.Collector) -> pytest.Coll
 # --------------------------------------------------------------- end of session
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     records = config.stash.get(RECORDS, None)
-    if records is None or not records.checks:
-        return
-    terminalreporter.write_line(records.summary_line(), red=bool(records.failed))
-    path = config.stash.get(REPORT_WRITTEN, None)
-    if path:
-        terminalreporter.write_line(f"klverify: report written to {path}")
-
-
-REPORT_WRITTEN = pytest.StashKey[str]()
+    if records is not None and records.checks:
+        terminalreporter.write_line(records.summary_line(), red=bool(records.failed))
+    note = config.stash.get(REPORT_WRITTEN, None)
+    if note:
+        terminalreporter.write_line(note, red=note.startswith("klverify: could not"))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     path = _setting(config, "klverify_report")
     records = config.stash.get(RECORDS, None)
-    if not path or records is None:
+    if not path or records is None or hasattr(config, "workerinput"):  # xdist workers: no file
         return
     from klverify.testing.report import write_session_report
 
-    config.stash[REPORT_WRITTEN] = write_session_report(records, str(path), config)
+    try:
+        written = write_session_report(records, str(path), config)
+    except (OSError, ValueError) as exc:
+        config.stash[REPORT_WRITTEN] = (
+            f"klverify: could not write the report to {path} ({exc}); check the path"
+        )
+    else:
+        config.stash[REPORT_WRITTEN] = (
+            f"klverify: report of {len(records.checks)} KL check(s) written to {written}"
+        )
