@@ -56,7 +56,9 @@ def test_pairs_share_masks_so_kl_is_finite(data, dtype, space, peaked):
     p, q = data.draw(distribution_pairs(space=space, dtype=dtype, masked=True, peaked=peaked))
     assert p.shape == q.shape and p.dtype == q.dtype == np.dtype(dtype)
     value = float(kl(p, q, space=space, backend="reference"))
-    assert np.isfinite(value) and value >= 0
+    # rounded probabilities sum to 1 only within the dtype's rounding, so the literal
+    # KL of the stored values may be a few eps below 0
+    assert np.isfinite(value) and value >= -16 * float(np.finfo(dtype).eps)
 
 
 @FAST
