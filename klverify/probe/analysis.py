@@ -202,7 +202,10 @@ def check(
     diffs = [abs(m - e) for m, e in zip(measured, expected, strict=True)]
     if not all(math.isfinite(e) for e in expected):
         return None
-    rel = max(d / abs(e) if e else (0.0 if d == 0 else math.inf) for d, e in zip(diffs, expected))
+    rel = max(
+        d / abs(e) if e else (0.0 if d == 0 else math.inf)
+        for d, e in zip(diffs, expected, strict=True)
+    )
     if all(d <= t for d, t in zip(diffs, tol, strict=True)):
         return Fit(h, "exact", expected, tol, rel)
     if all(d <= t + APPROX * abs(e) for d, t, e in zip(diffs, tol, expected, strict=True)):

@@ -358,6 +358,14 @@ class _Session:
                 r.robustness[key] = "raised"
                 self.robust_detail[key] = f"returned {m.type_name} {m.shape or ''}, not a scalar"
                 continue
+            fed_case = Case(case.name, as_logits(t_in, att.combo[0]), as_logits(s_in, att.combo[1]))
+            expected = h.expected(fed_case) if h is not None else math.nan
+            if math.isinf(expected) and m.value == expected:
+                r.robustness[key] = "ok"
+                self.robust_detail[key] = (
+                    f"loss {m.value}, as the exact value is ({h.model.describe()} is infinite here)"
+                )
+                continue
             if math.isnan(m.value):
                 r.robustness[key], self.robust_detail[key] = "nan", "loss is NaN"
                 continue
@@ -373,8 +381,6 @@ class _Session:
                 r.robustness[key] = "ok"
                 self.robust_detail[key] = f"finite ({m.value:.6g}); no hypothesis to compare with"
                 continue
-            fed_case = Case(case.name, as_logits(t_in, att.combo[0]), as_logits(s_in, att.combo[1]))
-            expected = h.expected(fed_case)
             tol = h.tolerance(fed_case, _coarsest([dtype, att.dtype])) + (slack + 1e-12) * abs(
                 expected
             )
