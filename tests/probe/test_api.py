@@ -145,3 +145,10 @@ def test_plugin_fixture_asserts_a_verdict(kl_probe) -> None:
 
 def test_probe_result_defaults_are_an_error() -> None:
     assert ProbeResult("x").direction == "error"
+
+
+def test_klverify_probe_is_callable_even_after_the_package_is_imported() -> None:
+    import klverify
+    import klverify.probe.result  # binds klverify.probe to the package
+
+    assert klverify.probe(distillation_loss).direction == "forward"
