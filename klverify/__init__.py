@@ -12,6 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from klverify.errors import BackendNotInstalledError, KLInputError
 
+# Eager, and stdlib-only: ``klverify.probe`` must stay the function even after a submodule
+# such as ``klverify.probe.command`` is imported (importing a package binds it on its
+# parent only once, when it is first loaded).
+from klverify.probe import probe
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -27,7 +32,6 @@ __all__ = [
 
 if TYPE_CHECKING:
     from klverify.divergence import REDUCTIONS, SPACES, kl
-    from klverify.probe import probe
     from klverify.reference import kl_grad
 
 _LAZY = {
@@ -35,7 +39,6 @@ _LAZY = {
     "REDUCTIONS": "klverify.divergence",
     "SPACES": "klverify.divergence",
     "kl_grad": "klverify.reference",
-    "probe": "klverify.probe",
 }
 
 

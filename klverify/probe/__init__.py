@@ -10,8 +10,6 @@ This package's ``__init__`` and ``command`` import only the standard library, so
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Callable
 from typing import Any
 
@@ -26,14 +24,3 @@ def probe(fn: Callable[..., Any], **options: Any) -> ProbeResult:
     from klverify.probe.runner import probe as run
 
     return run(fn, **options)
-
-
-class _CallableModule(types.ModuleType):
-    """``klverify.probe`` names both this package and the function: once the package is
-    imported, ``klverify.probe`` is the module, so the module calls the function."""
-
-    def __call__(self, fn: Callable[..., Any], **options: Any) -> ProbeResult:
-        return probe(fn, **options)
-
-
-sys.modules[__name__].__class__ = _CallableModule
