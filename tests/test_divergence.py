@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from backends.cases import SCALAR_REDUCTIONS, in_dtype, make_inputs, to_float, to_numpy
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from klverify import REDUCTIONS, SPACES, kl
@@ -61,6 +61,10 @@ def test_nonnegative_within_bound_and_agrees_with_reference(
     t = temperature if space == "logits" else 1.0
     p, q = make_inputs(np.random.default_rng(seed), space, kind, shape, temperature)
     p64, q64 = in_dtype(p, space, dtype), in_dtype(q, space, dtype)
+    if backend == "jax" and space == "prob":
+        # XLA on CPU flushes subnormals to zero: see the xfail in test_jax_backend.py.
+        tiny = np.finfo(dtype).tiny
+        assume(not np.any((p64 > 0) & (p64 < tiny)) and not np.any((q64 > 0) & (q64 < tiny)))
     pn, qn = native(p64, backend, dtype), native(q64, backend, dtype)
     for reduction in ("sum", "distribution_mean"):
         value = to_float(
