@@ -116,32 +116,44 @@ def _rows_log_prob(lp: np.ndarray, lq: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return A + (sp - sq), bound
 
 
-def _rows_logits(t: np.ndarray, s: np.ndarray, temperature: float) -> tuple[np.ndarray, np.ndarray]:
+def _logits_parts(t: np.ndarray, s: np.ndarray, temperature: float) -> dict[str, np.ndarray]:
+    """Q = softmax(s/T) and d = log P − log Q for 2-D logits, in long double.
+
+    d is computed as (t − s − shift)/T − log(Σ Q·e^(...)) around a Q-weighted shift, so it
+    keeps its relative accuracy when P ≈ Q, where two separately rounded log-softmaxes
+    would cancel. Also returns what the rows' error bound needs.
+    """
     T = LD(temperature)
-    B_ = s.astype(LD) / T
     a_fin, b_fin = t > -np.inf, s > -np.inf
     both = a_fin & b_fin
-    lse_b = _lse(B_)
-    Q = np.exp(B_ - lse_b)  # 0 where masked
+    B_ = s.astype(LD) / T
+    Q = np.exp(B_ - _lse(B_))  # 0 where masked
     D = np.where(both, t.astype(LD) - np.where(both, s, 0).astype(LD), 0)
     q_both = np.where(both, Q, 0)
     q_total = Q.sum(axis=-1, keepdims=True)
-    ref = (q_both * D).sum(axis=-1, keepdims=True) / np.maximum(
-        q_both.sum(axis=-1, keepdims=True), LD(np.finfo(LD).tiny)
+    tiny = LD(np.finfo(LD).tiny)
+    shift = (q_both * D).sum(axis=-1, keepdims=True) / np.maximum(
+        q_both.sum(axis=-1, keepdims=True), tiny
     )
-    dp = np.where(both, (D - ref) / T, 0)
+    dp = np.where(both, (D - shift) / T, 0)
     em1 = np.expm1(dp)
     masked_mass = np.where(a_fin, 0, Q).sum(axis=-1, keepdims=True)
     X = ((q_both * em1).sum(axis=-1, keepdims=True) - masked_mass) / q_total
     dlse = np.log1p(X)
     d = np.where(both, dp - dlse, 0)
-    terms = np.where(both, _q_psi(Q, d), np.where(b_fin, Q, 0))
-    kl = terms.sum(axis=-1)
     s_abs = (q_both * np.abs(em1)).sum(axis=-1, keepdims=True) / q_total
     eta = 2 * EPS_LD * (np.abs(dp) + np.abs(dlse) + s_abs / (1 + X))
+    return {"Q": Q, "d": d, "both": both, "a_fin": a_fin, "b_fin": b_fin, "eta": eta}
+
+
+def _rows_logits(t: np.ndarray, s: np.ndarray, temperature: float) -> tuple[np.ndarray, np.ndarray]:
+    parts = _logits_parts(t, s, temperature)
+    Q, d, both = parts["Q"], parts["d"], parts["both"]
+    terms = np.where(both, _q_psi(Q, d), np.where(parts["b_fin"], Q, 0))
+    kl = terms.sum(axis=-1)
     with np.errstate(over="ignore", invalid="ignore"):
         p_abs_d = np.where(both, Q * np.exp(d) * np.abs(d), 0)
-    bound = 16 * EPS_LD * kl + (p_abs_d * eta).sum(axis=-1)
+    bound = 16 * EPS_LD * kl + (p_abs_d * parts["eta"]).sum(axis=-1)
     return kl, bound
 
 
@@ -150,7 +162,7 @@ def _lse(x: np.ndarray) -> np.ndarray:
     return m + np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
 
 
-def _row_mp(p: np.ndarray, q: np.ndarray, space: str, temperature: float) -> float:
+def _row_mp(p: np.ndarray, q: np.ndarray, space: str, temperature: float) -> Any:
     """One row's KL with mpmath at MP_BITS bits: slow, for rows the fast path cannot certify."""
     import mpmath
 
@@ -175,7 +187,8 @@ def _row_mp(p: np.ndarray, q: np.ndarray, space: str, temperature: float) -> flo
                 for x, y, fx in zip(a, b, p, strict=True)
                 if fx > -math.inf
             ]
-        return float(mpmath.fsum(terms))
+        # 30 significant digits carry the value into long double exactly enough.
+        return LD(mpmath.nstr(mpmath.fsum(terms), 30, strip_zeros=False))
 
 
 def _mp_lse(values: list[Any]) -> Any:
@@ -186,15 +199,16 @@ def _mp_lse(values: list[Any]) -> Any:
     return m + mpmath.log(mpmath.fsum(mpmath.exp(v - m) for v in finite))
 
 
-def rows(p: np.ndarray, q: np.ndarray, space: str, temperature: float = 1.0) -> np.ndarray:
-    """Exact KL of each row of 2-D float64 arrays (outcomes on the last axis), as float64."""
+def rows_ld(p: np.ndarray, q: np.ndarray, space: str, temperature: float = 1.0) -> np.ndarray:
+    """KL of each row of 2-D float64 arrays (outcomes on the last axis) in long double,
+    within a quarter ulp of float64 of the exact value: reductions round only once."""
     p = np.ascontiguousarray(p, dtype=np.float64)
     q = np.ascontiguousarray(q, dtype=np.float64)
     if space in ("logits", "log_prob"):
         infinite = np.any((p > -np.inf) & (q == -np.inf), axis=-1)
     else:
         infinite = np.any((p > 0) & (q == 0), axis=-1)
-    out = np.full(p.shape[0], np.inf)
+    out = np.full(p.shape[0], np.inf, dtype=LD)
     todo = np.flatnonzero(~infinite)
     if todo.size == 0:
         return out
@@ -208,11 +222,16 @@ def rows(p: np.ndarray, q: np.ndarray, space: str, temperature: float = 1.0) -> 
             kl, bound = _rows_logits(pt, qt, temperature)
         kl, bound = kl.reshape(-1), bound.reshape(-1)
         certified = np.isfinite(kl) & (bound <= ACCEPT * np.abs(kl))
-        out[todo[certified]] = kl[certified].astype(np.float64)
+        out[todo[certified]] = kl[certified]
         todo = todo[~certified]
     for i in todo:
         out[i] = _row_mp(p[i], q[i], space, temperature)
     return out
+
+
+def rows(p: np.ndarray, q: np.ndarray, space: str, temperature: float = 1.0) -> np.ndarray:
+    """Exact KL of each row of 2-D float64 arrays, correctly rounded to float64 (≤ 1 ulp)."""
+    return rows_ld(p, q, space, temperature).astype(np.float64)
 
 
 # ------------------------------------------------------------------------- public
@@ -232,26 +251,36 @@ def terms(p: np.ndarray, q: np.ndarray, space: str, temperature: float, axis: in
         elif space == "log_prob":
             t = np.where(P > -np.inf, np.exp(P) * (P - Q), 0)
         else:
-            T = LD(temperature)
-            lp = P / T - _lse(P / T)
-            lq = Q / T - _lse(Q / T)
-            t = np.where(P > -np.inf, np.exp(lp) * (lp - lq), 0)
+            parts = _logits_parts(_as_rows(p, axis), _as_rows(q, axis), temperature)
+            d = parts["d"]
+            t = np.where(
+                parts["both"],
+                parts["Q"] * np.exp(d) * d,
+                np.where(parts["a_fin"], np.inf, 0),  # teacher mass the student masks: +inf
+            )
     moved_shape = np.moveaxis(p, axis, -1).shape
     return np.moveaxis(t.astype(np.float64).reshape(moved_shape), -1, axis)
 
 
-def kl_rows(p: Any, q: Any, *, space: str, temperature: float = 1.0, axis: int = -1) -> np.ndarray:
-    """Exact KL per distribution, shaped like the input without ``axis``."""
+def kl_rows(
+    p: Any, q: Any, *, space: str, temperature: float = 1.0, axis: int = -1, dtype: Any = np.float64
+) -> np.ndarray:
+    """Exact KL per distribution, shaped like the input without ``axis``, correctly rounded
+    to float64 (or kept in long double with ``dtype=np.longdouble``, for exact reductions)."""
     p = np.asarray(p, dtype=np.float64)
-    out = rows(_as_rows(p, axis), _as_rows(q, axis), space, temperature)
+    out = rows_ld(_as_rows(p, axis), _as_rows(q, axis), space, temperature).astype(dtype)
     return out.reshape(np.delete(np.array(p.shape), axis % p.ndim).tolist())
 
 
 def reduce_exact(
     row_values: np.ndarray, reduction: str, shape: tuple[int, ...], axis: int
 ) -> float:
-    """Reduce exact per-distribution values; the sum is correctly rounded (math.fsum)."""
-    total = math.fsum(row_values.reshape(-1).tolist())
+    """Reduce per-distribution values kept in long double, rounding to float64 once.
+
+    The rows are within a quarter ulp of float64 of the exact values; their long-double sum
+    and quotient add far less than that, so the result is within 1 ulp.
+    """
+    total = np.asarray(row_values, dtype=LD).sum()
     numel = math.prod(shape)
     divisor = {
         "sum": 1,
@@ -259,7 +288,7 @@ def reduce_exact(
         "mean": numel,
         "distribution_mean": numel // shape[axis],
     }[reduction]
-    return total / divisor
+    return float(total / LD(divisor))
 
 
 def kl_grad(

@@ -108,9 +108,8 @@ def test_near_identical_within_one_ulp(rng, space, delta, temperature):
 
 
 @pytest.mark.parametrize("space", ["prob", "log_prob", "logits"])
-def test_scalar_reductions_within_two_ulps(rng, space):
-    """Rows are summed exactly (math.fsum) and then divided: the reduced value carries the
-    rows' rounding, the sum's and the division's, hence two ulps (see the xfail below)."""
+def test_scalar_reductions_within_one_ulp(rng, space):
+    """Rows stay in long double through the sum and the division and are rounded once."""
     p, q = make_inputs(rng, space, "masked", (2, 3, 9))
     rows = [mp_row(a, b, space, 1.0) for a, b in zip(p.reshape(6, 9), q.reshape(6, 9), strict=True)]
     total = mpmath.fsum(rows)
@@ -122,17 +121,9 @@ def test_scalar_reductions_within_two_ulps(rng, space):
     ):
         got = kl(p, q, space=space, reduction=reduction, backend="reference")
         assert isinstance(got, float)
-        assert ulps(got, total / divisor) <= 2, reduction
+        assert ulps(got, total / divisor) <= 1, reduction
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "reference.reduce_exact rounds the fsum of the (rounded) rows to float64 and then "
-        "divides: two roundings, so a mean reduction can be 1.28 ulp from the exact mean"
-    ),
-)
 def test_distribution_mean_within_one_ulp():
     rng = np.random.default_rng(14)
     p = rng.dirichlet(np.ones(4), size=3)
@@ -211,15 +202,6 @@ def test_terms_sum_to_the_rows(rng, space):
     np.testing.assert_allclose(terms.sum(-1), reference.kl_rows(p, q, space=space), rtol=1e-14)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "reference.terms says each term is correctly rounded, but for logits it computes "
-        "lp − lq from two separately rounded long-double log-softmaxes: when P ≈ Q the "
-        "difference loses its digits (~1e6 ulps off at delta 1e-6)"
-    ),
-)
 def test_logits_terms_within_one_ulp_when_p_near_q():
     rng = np.random.default_rng(3)
     t, s = near_pair(rng, "logits", 8, 1e-6, 1.0)

@@ -56,4 +56,6 @@ class ReferenceBackend(Backend):
         return summarize_numpy(np.asarray(x), space, axis)
 
     def _rows(self, p: Any, q: Any, space: str, temperature: float, axis: int) -> np.ndarray:
-        return reference.kl_rows(p, q, space=space, temperature=temperature, axis=axis)
+        return reference.kl_rows(
+            p, q, space=space, temperature=temperature, axis=axis, dtype=np.longdouble
+        )
