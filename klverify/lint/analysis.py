@@ -542,9 +542,9 @@ class FileAnalysis:
         info.bases = [self.evaluate(base, env, sc) for base in s.bases]
         self.classes[id(s)] = info
         env[s.name] = Val(LOCAL_CLASS, node=s, line=s.lineno)
-        body_scope.env = self.block(s.body, {}, body_scope) or {}
         if not full:
-            return
+            return  # nothing in the class can matter: do not walk its body
+        body_scope.env = self.block(s.body, {}, body_scope) or {}
         parent = body_scope.parent or sc
         for name in _INIT_LIKE:
             if name in info.methods:

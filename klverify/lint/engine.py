@@ -18,17 +18,15 @@ from klverify.lint.diagnostic import Diagnostic, Edit, Finding
 from klverify.lint.rules import IO_ERROR_CODE
 
 _WORDS = re.compile(rb"\b(?:kl_div|KLDivLoss)\b")
-_HIT = r"\bkl_div\b|\bKLDivLoss\b|softmax|Softmax|sigmoid|Sigmoid"
-_ALIASES = (
-    re.compile(r"\bkl_div\s+as\s+(\w+)"),
-    re.compile(r"(\w+)\s*(?::[^=\n]*)?=[^=\n][^\n]*\bKLDivLoss\b"),
-    re.compile(r"^\s*class\s+(\w+)\s*\([^)\n]*\bKLDivLoss\b", re.MULTILINE),
-    re.compile(r"(\w+)\s*(?::[^=\n]*)?=[^=\n][^\n]*\bkl_div\b(?!\s*\()"),
-)
+_BOUNDED = ("kl_div", "KLDivLoss")
+_UNBOUNDED = ("softmax", "Softmax", "sigmoid", "Sigmoid")
+_LHS = re.compile(r"^\s*(?:self\.)?(\w+)\s*(?::[^=\n]*)?=(?!=)")
+_AS = re.compile(r"\bkl_div\s+as\s+(\w+)")
+_CLASS = re.compile(r"^\s*class\s+(\w+)\s*\(")
 _GLOBAL = re.compile(r"^[ \t]*global[ \t]+([\w \t,]+)", re.MULTILINE)
 _NEWLINE = re.compile(r"\r\n|\r|\n")
-#: Parallel processes only pay for themselves past this many candidate files.
-PARALLEL_MIN_FILES = 24
+#: Processes pay for their start-up (~50 ms) past this much source to parse (bytes).
+PARALLEL_MIN_BYTES = 1_000_000
 
 
 def may_contain_kl(data: bytes) -> bool:
@@ -38,27 +36,78 @@ def may_contain_kl(data: bytes) -> bool:
     return _WORDS.search(data) is not None
 
 
-def _hit_lines(source: str) -> list[int]:
-    """Lines the analysis must look at: KL names, softmax/sigmoid, and names bound to them."""
-    words = [_HIT]
+def _is_word_char(c: str) -> bool:
+    return c.isalnum() or c == "_"
+
+
+def _find(source: str, word: str, bounded: bool) -> list[int]:
+    """Offsets of ``word`` in ``source`` (as a whole word if ``bounded``), by ``str.find``."""
+    out = []
+    size, end = len(word), len(source)
+    i = source.find(word)
+    while i != -1:
+        if not bounded or (
+            (i == 0 or not _is_word_char(source[i - 1]))
+            and (i + size == end or not _is_word_char(source[i + size]))
+        ):
+            out.append(i)
+        i = source.find(word, i + size)
+    return out
+
+
+def _line_at(source: str, offset: int) -> str:
+    start = source.rfind("\n", 0, offset) + 1
+    stop = source.find("\n", offset)
+    return source[start : stop if stop != -1 else len(source)]
+
+
+def _names_bound(source: str, offsets: list[int], word: str) -> set[str]:
+    """Names that lines mentioning ``word`` bind: ``crit = nn.KLDivLoss()``, ``kl_div as kd``."""
     names: set[str] = set()
-    for pattern in _ALIASES:
-        names.update(pattern.findall(source))
-    for _ in range(2):  # names bound to instances of KLDivLoss subclasses, one level down
-        extra = set()
-        for name in names:
-            extra.update(re.findall(rf"(\w+)\s*(?::[^=\n]*)?=[^=\n][^\n]*\b{name}\b", source))
-        if extra <= names:
+    for offset in offsets:
+        line = _line_at(source, offset)
+        names.update(_AS.findall(line))
+        match = _CLASS.match(line)
+        if match:
+            names.add(match.group(1))
+            continue
+        if word == "kl_div" and "kl_div(" in line.replace(" ", ""):
+            continue
+        match = _LHS.match(line)
+        if match:
+            names.add(match.group(1))
+    return names
+
+
+def _hit_lines(source: str) -> list[int]:
+    """Lines the analysis must look at: KL names, softmax/sigmoid, and names bound to them.
+
+    Found with ``str.find`` rather than one big regular expression: an alternation of
+    words makes ``re`` try every position, which costs more than parsing the file.
+    """
+    offsets: list[int] = []
+    names: set[str] = set()
+    for word in _BOUNDED:
+        found = _find(source, word, True)
+        offsets += found
+        names |= _names_bound(source, found, word)
+    for word in _UNBOUNDED:
+        offsets += _find(source, word, False)
+    seen = set(_BOUNDED)
+    for _ in range(3):  # names bound to those names (instances of KLDivLoss subclasses)
+        fresh = names - seen - {"self", "cls", "_"}
+        if not fresh:
             break
-        names |= extra
-    names -= {"self", "cls", "_"}
-    if names:
-        words.append(r"\b(?:" + "|".join(sorted(map(re.escape, names))) + r")\b")
-    lines = []
-    last_end, line = 0, 1
-    for match in re.finditer("|".join(words), source):
-        line += source.count("\n", last_end, match.start())
-        last_end = match.start()
+        seen |= fresh
+        for name in sorted(fresh):
+            found = _find(source, name, True)
+            offsets += found
+            names |= _names_bound(source, found, name)
+    lines: list[int] = []
+    last, line = 0, 1
+    for offset in sorted(offsets):
+        line += source.count("\n", last, offset)
+        last = offset
         if not lines or lines[-1] != line:
             lines.append(line)
     return lines
@@ -200,6 +249,7 @@ def run_files(
 ) -> list[Finding]:
     """Lint many files; candidates (after the prefilter) go to a process pool if many."""
     candidates: list[tuple[str, str, frozenset[str]]] = []
+    sizes: dict[str, int] = {}
     results: list[Finding] = []
     for path, enabled in jobs:
         shown = str(path)
@@ -210,8 +260,10 @@ def run_files(
             continue
         if may_contain_kl(data):
             candidates.append((str(path), shown, enabled))
+            sizes[str(path)] = len(data)
     workers = processes if processes is not None else (os.cpu_count() or 1)
-    if workers > 1 and len(candidates) >= PARALLEL_MIN_FILES:
+    if workers > 1 and len(candidates) > 1 and sum(sizes.values()) >= PARALLEL_MIN_BYTES:
+        candidates.sort(key=lambda job: -sizes[job[0]])  # largest first: even finish
         results.extend(_parallel(candidates, workers))
     else:
         for job in candidates:
@@ -224,7 +276,7 @@ def _parallel(candidates: list[tuple[str, str, frozenset[str]]], workers: int) -
 
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    chunk = max(1, len(candidates) // (workers * 8))
+    chunk = max(1, min(16, len(candidates) // (workers * 8)))
     with context.Pool(min(workers, len(candidates))) as pool:
         for findings in pool.imap_unordered(_worker, candidates, chunksize=chunk):
             yield from findings

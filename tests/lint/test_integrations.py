@@ -86,10 +86,6 @@ def test_lint_imports_only_the_standard_library(tmp_path: Path) -> None:
     assert lines[-1] == "HEAVY []"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="another subcommand module imports numpy when `klverify` builds its parser",
-)
 def test_klverify_lint_cli_starts_without_numpy(tmp_path: Path) -> None:
     (tmp_path / "a.py").write_text(BAD)
     code = (
