@@ -165,3 +165,18 @@ def test_reference_backend_takes_any_array_type(rng):
     from_torch = kl(torch.tensor(p), torch.tensor(q), space="logits", backend="reference")
     assert from_torch == kl(p, q, space="logits", backend="reference")
     assert isinstance(from_torch, float)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("space", ["logits", "log_prob"])
+def test_student_mask_under_a_teacher_underflow_is_inf_not_nan(backend, space):
+    """The teacher's probability exp(-200) underflows to 0 in float32 but is not 0: where the
+    student masks that outcome the KL is +inf. Every safe path once returned 0·inf = NaN."""
+    t = np.array([[0.0, -200.0, 1.0]])
+    s = np.array([[0.0, -np.inf, 1.0]])
+    if space == "log_prob":
+        t, s = t - np.log(np.exp(t).sum()), s - np.log(np.exp(s).sum())
+    assert kl(t, s, space=space, backend="reference") == np.inf
+    for dtype in DTYPES:
+        p, q = native(t, backend, dtype), native(s, backend, dtype)
+        assert to_float(kl(p, q, space=space, backend=backend)) == np.inf, dtype

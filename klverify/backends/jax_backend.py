@@ -157,10 +157,14 @@ class JaxBackend(Backend):
         lp = self._log_probs(p, space, temperature, axis)
         lq = self._log_probs(q, space, temperature, axis)
         masked = lp == -jnp.inf
+        # Where the student masks an outcome the teacher gives mass (read from log p, as
+        # exp(log p) may underflow to 0) the KL is +inf, not 0·inf = NaN.
+        infinite = (lq == -jnp.inf) & ~masked
         # Double where: the unselected branch never sees -inf - -inf, so no NaN gradient.
         lp0 = jnp.where(masked, 0.0, lp)
-        diff = jnp.where(masked, 0.0, lp0 - jnp.where(masked, 0.0, lq))
-        return jnp.where(masked, 0.0, jnp.exp(lp0) * diff)
+        diff = jnp.where(masked | infinite, 0.0, lp0 - jnp.where(masked | infinite, 0.0, lq))
+        terms = jnp.where(masked, 0.0, jnp.exp(lp0) * diff)
+        return jnp.where(infinite, jnp.inf, terms)
 
     def _rel_entr_impl(self, p: Any, q: Any, temperature: Any, space: str, axis: int) -> Any:
         from jax.scipy.special import rel_entr

@@ -20,12 +20,19 @@ def log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
 
 
 def log_space_terms(lp: np.ndarray, lq: np.ndarray) -> np.ndarray:
-    """Terms p·(log p − log q) from log-probabilities; 0 where p = 0, +inf where q = 0 < p."""
+    """Terms p·(log p − log q) from log-probabilities; 0 where p = 0, +inf where q = 0 < p.
+
+    "p > 0" is read from log p > -inf, not from exp(log p), which underflows to 0 for a
+    teacher logit far below its maximum: the KL is still +inf where the student masks it.
+    """
     with np.errstate(invalid="ignore"):
         terms = np.exp(lp) * (lp - lq)
     masked = lp == -np.inf
     if masked.any():
         terms[masked] = 0
+    student_masked = lq == -np.inf
+    if student_masked.any():
+        terms[student_masked & ~masked] = np.inf
     return terms
 
 

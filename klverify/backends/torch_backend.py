@@ -117,21 +117,39 @@ class TorchBackend(Backend):
             return self.F.log_softmax(x / temperature if temperature != 1.0 else x, dim=axis)
         return self.torch.log(x) if space == "prob" else x
 
+    def _masks(self, lp: Any, lq: Any) -> tuple[Any, Any]:
+        """(teacher has no mass, student has none where the teacher has some: KL = +inf).
+
+        Read from the log-probabilities: exp(lp) underflows to 0 for a teacher logit far
+        below its maximum, but that outcome still has mass, and a student -inf there makes
+        the KL +inf, not NaN (F.kl_div gives 0·inf = NaN) and not 0.
+        """
+        inf = float("inf")
+        masked = lp == -inf
+        return masked, (lq == -inf) & ~masked
+
     def _safe(self, p: Any, q: Any, space: str, temperature: float, axis: int) -> Any:
+        torch = self.torch
         lp = self._log_probs(self._working(p), space, temperature, axis)
         lq = self._log_probs(self._working(q), space, temperature, axis)
-        masked = lp == -float("inf")
-        zero = self.torch.zeros((), dtype=lp.dtype, device=lp.device)
-        lp, lq = self.torch.where(masked, zero, lp), self.torch.where(masked, zero, lq)
-        return self.F.kl_div(lq, lp, reduction="none", log_target=True)
+        masked, infinite = self._masks(lp, lq)
+        zero = torch.zeros((), dtype=lp.dtype, device=lp.device)
+        lp = torch.where(masked, zero, lp)
+        lq = torch.where(masked | infinite, zero, lq)
+        terms = self.F.kl_div(lq, lp, reduction="none", log_target=True)
+        return torch.where(infinite, torch.full_like(terms, float("inf")), terms)
 
     def _safe_prob_target(self, p: Any, q: Any, space: str, temperature: float, axis: int) -> Any:
+        torch = self.torch
         p, q = self._working(p), self._working(q)
-        target = p if space == "prob" else self._log_probs(p, space, temperature, axis).exp()
+        lp = self._log_probs(p, space, temperature, axis)
         lq = self._log_probs(q, space, temperature, axis)
-        zero = self.torch.zeros((), dtype=lq.dtype, device=lq.device)
-        lq = self.torch.where(target == 0, zero, lq)
-        return self.F.kl_div(lq, target, reduction="none", log_target=False)
+        target = p if space == "prob" else lp.exp()
+        masked, infinite = self._masks(lp, lq)
+        zero = torch.zeros((), dtype=lq.dtype, device=lq.device)
+        lq = torch.where(masked | infinite | (target == 0), zero, lq)
+        terms = self.F.kl_div(lq, target, reduction="none", log_target=False)
+        return torch.where(infinite, torch.full_like(terms, float("inf")), terms)
 
     def _kl_div(self, p: Any, q: Any, space: str, temperature: float, axis: int) -> Any:
         if space == "logits":
