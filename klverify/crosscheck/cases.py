@@ -166,6 +166,17 @@ def q_zero(rng: np.random.Generator) -> Iterator[Case]:
     q[:, :10] = 0
     q /= q.sum(axis=-1, keepdims=True)
     yield Case("q-zero/V=1000", "prob", p, q, expect="inf")
+    t, s = correlated_logits(rng, 4, 1000, 3.0)
+    t[:, :10] = t.max(axis=-1, keepdims=True) - 200  # exp underflows in float32, p > 0
+    s[:, :10] = -np.inf
+    yield Case(
+        "q-zero/logits,teacher underflows",
+        "logits",
+        t,
+        s,
+        expect="inf",
+        description="student masks outcomes where the teacher's probability underflows (e^-200)",
+    )
 
 
 @case_family("masked", description="shared -inf logits in both rows (a padded vocabulary)")
