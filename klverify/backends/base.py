@@ -33,7 +33,6 @@ class ValueSummary:
 
     has_nan: bool
     has_posinf: bool
-    has_neginf: bool
     minimum: float
     # Per row: sum of probabilities (space="prob") or of exp(log-probs) (space="log_prob"),
     # accumulated in float64; None for logits.

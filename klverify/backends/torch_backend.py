@@ -94,19 +94,18 @@ class TorchBackend(Backend):
             all_finite = bool(finite.all())
             has_nan = not all_finite and bool(torch.isnan(x).any())
             has_posinf = not all_finite and bool(torch.isposinf(x).any())
-            has_neginf = not all_finite and bool(torch.isneginf(x).any())
             worst, empty = None, 0
             if space == "prob":
                 totals = x.sum(dim=axis, dtype=torch.float64)
                 worst = float(totals.flatten()[torch.argmax((totals - 1).abs())])
             else:
-                if has_neginf:
+                if not all_finite:
                     empty = int((~finite.any(dim=axis)).sum())
                 if space == "log_prob":
                     totals = x.to(torch.float64).exp().sum(dim=axis)
                     worst = float(totals.flatten()[torch.argmax((totals - 1).abs())])
             minimum = float("nan") if has_nan else float(x.min())
-        return ValueSummary(has_nan, has_posinf, has_neginf, minimum, worst, empty)
+        return ValueSummary(has_nan, has_posinf, minimum, worst, empty)
 
     # ------------------------------------------------------------------ paths
     def _working(self, x: Any) -> Any:

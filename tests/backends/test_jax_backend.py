@@ -137,7 +137,9 @@ def test_kl_under_jit_equals_eager(rng):
     tp, tq = array(t, "float32"), array(s, "float32")
     eager = kl(tp, tq, space="logits", temperature=2.0)
     jitted = jax.jit(lambda a, b: kl(a, b, space="logits", temperature=2.0))(tp, tq)
-    assert float(jitted) == float(eager)
+    # XLA fuses the reduction into the user's jitted graph differently from the eager call,
+    # so the two may differ in the last bits of float32: a few ulps, not a different answer.
+    assert abs(float(jitted) - float(eager)) <= 4 * np.spacing(np.float32(float(eager)))
 
 
 def test_shape_errors_still_raise_under_jit(rng):
