@@ -90,6 +90,20 @@ class TorchBackend(Backend):
         torch = self.torch
         with torch.no_grad():
             x = x.detach()
+            if space == "logits":
+                # One pass, one host sync: a per-row max propagates NaN, shows +inf, and is
+                # -inf only for a row with no finite logit.
+                row_max = torch.amax(x, dim=axis).float()
+                flags = torch.stack(
+                    [
+                        torch.isnan(row_max).any(),
+                        torch.isposinf(row_max).any(),
+                        (row_max == -float("inf")).sum(),
+                    ]
+                ).tolist()
+                has_nan = bool(flags[0])
+                has_posinf = bool(flags[1]) or (has_nan and bool(torch.isposinf(x).any()))
+                return ValueSummary(has_nan, has_posinf, float("nan"), None, int(flags[2]))
             finite = torch.isfinite(x)
             all_finite = bool(finite.all())
             has_nan = not all_finite and bool(torch.isnan(x).any())
