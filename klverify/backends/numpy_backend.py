@@ -144,7 +144,23 @@ def summarize_numpy(x: np.ndarray, space: str, axis: int) -> ValueSummary:
     )
 
 
-class NumpyBackend(Backend):
+class HostArrays(Backend):
+    """What every backend computing on NumPy arrays shares (numpy, scipy, the reference)."""
+
+    def array(self, values: np.ndarray, dtype: str, device: str = "cpu") -> np.ndarray:
+        return np.asarray(values, dtype=np.float64).astype(dtype)
+
+    def to_float64(self, x: Any) -> np.ndarray:
+        return np.asarray(x, dtype=np.float64)
+
+    def dtype_name(self, x: Any) -> str:
+        return str(np.asarray(x).dtype)
+
+    def summarize(self, x: Any, space: str, axis: int) -> ValueSummary:
+        return summarize_numpy(np.asarray(x), space, axis)
+
+
+class NumpyBackend(HostArrays):
     name = "numpy"
     framework = "numpy"
     extra = "all"
@@ -178,18 +194,6 @@ class NumpyBackend(Backend):
                 True,
             ),
         }
-
-    def array(self, values: np.ndarray, dtype: str, device: str = "cpu") -> np.ndarray:
-        return np.asarray(values, dtype=np.float64).astype(dtype)
-
-    def to_float64(self, x: Any) -> np.ndarray:
-        return np.asarray(x, dtype=np.float64)
-
-    def dtype_name(self, x: Any) -> str:
-        return str(np.asarray(x).dtype)
-
-    def summarize(self, x: Any, space: str, axis: int) -> ValueSummary:
-        return summarize_numpy(np.asarray(x), space, axis)
 
     def _safe(self, p: Any, q: Any, space: str, temperature: float, axis: int) -> np.ndarray:
         p, q = working(np.asarray(p)), working(np.asarray(q))

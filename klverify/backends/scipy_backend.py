@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from klverify.backends.base import Backend, Path, ValueSummary
-from klverify.backends.numpy_backend import log_space_terms, summarize_numpy
+from klverify.backends.base import Path
+from klverify.backends.numpy_backend import HostArrays, log_space_terms
 
 
-class ScipyBackend(Backend):
+class ScipyBackend(HostArrays):
     name = "scipy"
     framework = "scipy"
     extra = "scipy"
@@ -54,18 +54,6 @@ class ScipyBackend(Backend):
                 spaces=("prob", "logits"),
             ),
         }
-
-    def array(self, values: np.ndarray, dtype: str, device: str = "cpu") -> np.ndarray:
-        return np.asarray(values, dtype=np.float64).astype(dtype)
-
-    def to_float64(self, x: Any) -> np.ndarray:
-        return np.asarray(x, dtype=np.float64)
-
-    def dtype_name(self, x: Any) -> str:
-        return str(np.asarray(x).dtype)
-
-    def summarize(self, x: Any, space: str, axis: int) -> ValueSummary:
-        return summarize_numpy(np.asarray(x), space, axis)
 
     def _safe(self, p: Any, q: Any, space: str, temperature: float, axis: int) -> np.ndarray:
         if space == "prob":

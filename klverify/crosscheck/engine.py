@@ -254,17 +254,23 @@ def _apply_known(cell: Cell, known: list[KnownEntry]) -> Cell:
     return cell
 
 
-def environment(
-    options: Options, missing: dict[str, str], devices: dict[str, list[str]]
-) -> dict[str, Any]:
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages a report depends on (None when missing)."""
     from importlib import metadata
 
-    packages = {}
+    packages: dict[str, str | None] = {}
     for name in ("klverify", "numpy", "scipy", "torch", "jax", "jaxlib", "optax", "mpmath"):
         try:
             packages[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             packages[name] = None
+    return packages
+
+
+def environment(
+    options: Options, missing: dict[str, str], devices: dict[str, list[str]]
+) -> dict[str, Any]:
+    packages = package_versions()
     return {
         "machine": options.machine,
         "python": platform.python_version(),

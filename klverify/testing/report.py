@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import platform
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,9 @@ from klverify.testing.records import CheckRecord, SessionRecords
 
 def _environment(config: Any) -> dict[str, Any]:
     from klverify.backends import SPECS
+    from klverify.crosscheck.engine import package_versions
 
-    packages = {}
-    for name in ("klverify", "numpy", "scipy", "torch", "jax", "jaxlib", "optax", "mpmath"):
-        try:
-            packages[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            packages[name] = None
+    packages = package_versions()
     devices: dict[str, list[str]] = {}
     if config is not None:
         from klverify.testing.plugin import DEVICES
