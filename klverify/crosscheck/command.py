@@ -155,6 +155,17 @@ def _run_matrix(args: argparse.Namespace) -> Any:
         options.known = known.load(args.known)
     except (OSError, ValueError) as exc:
         raise UsageError(f"--known: {exc}") from None
+    found, missing = engine.targets(options)
+    if not found:
+        available = sorted(
+            {d for t in engine.targets(engine.Options(known=[]))[0] for d in [t.device]}
+        )
+        why = "; ".join(f"{name}: {reason}" for name, reason in missing.items())
+        raise UsageError(
+            "nothing to cross-check: no installed backend matches "
+            f"--backends/--devices/--dtypes (devices here: {', '.join(available) or 'none'})"
+            + (f"; {why}" if why else "")
+        )
     if args.quiet:
         return engine.run(options)
     return _with_progress(engine, options)

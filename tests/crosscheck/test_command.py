@@ -84,6 +84,7 @@ def test_a_failing_cell_exits_1(tmp_path):
         (["--formats", "pdf"], "--formats: unknown pdf"),
         (["--max-vocab", "0"], "--max-vocab must be a positive"),
         (["--cases-from", "no_such_module_xyz"], "--cases-from no_such_module_xyz: cannot import"),
+        (["--devices", "cuda:7"], "nothing to cross-check: no installed backend matches"),
     ],
 )
 def test_bad_usage_exits_2_with_one_line(tmp_path, args, fragment):
