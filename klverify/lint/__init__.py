@@ -48,4 +48,4 @@ def lint_paths(
     from klverify.lint import engine, project
 
     jobs = project.plan(paths, project.Options(select=select, ignore=ignore, config=config))
-    return [f.diagnostic for f in engine.run_files(jobs)]
+    return [f.diagnostic for f in engine.empty_named_files(paths) + engine.run_files(jobs)]

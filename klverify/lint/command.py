@@ -197,7 +197,7 @@ def run_lint(args: argparse.Namespace) -> int:
     except (ConfigError, SelectorError) as exc:
         raise UsageError(str(exc)) from None
 
-    findings = engine.run_files(jobs, processes=args.jobs)
+    findings = engine.empty_named_files(args.paths) + engine.run_files(jobs, processes=args.jobs)
     fixed = 0
     if args.fix or args.diff:
         findings, fixed, diffs = _fix(jobs, findings, write=args.fix and not args.diff)

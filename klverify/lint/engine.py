@@ -239,6 +239,21 @@ def lint_file(path: Path, enabled: frozenset[str], filename: str | None = None) 
     return lint_text(text, shown, enabled)
 
 
+def empty_named_files(paths: Sequence[str | os.PathLike[str]]) -> list[Finding]:
+    """E902 for files named on the command line that are empty: naming an empty file is
+    most likely a mistake. Empty files found by walking a folder (``__init__.py``) are
+    valid Python and stay silent."""
+    findings = []
+    for given in paths:
+        path = Path(given)
+        try:
+            if path.is_file() and path.stat().st_size == 0:
+                findings.append(_io_error(str(given), "file is empty: nothing to lint"))
+        except OSError:
+            continue  # unreadable: reported by run_files
+    return findings
+
+
 def _worker(job: tuple[str, str, frozenset[str]]) -> list[Finding]:
     path, shown, enabled = job
     return lint_file(Path(path), enabled, shown)

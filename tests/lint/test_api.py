@@ -91,6 +91,17 @@ def test_lint_paths_reports_unreadable_files_and_goes_on(tmp_path: Path) -> None
     assert by_file == {"a.py": "KLV001", "latin1.py": "E902", "missing.py": "E902"}
 
 
+def test_an_empty_file_is_reported_only_when_named(tmp_path: Path) -> None:
+    """Empty __init__.py files found in a folder are valid Python; naming an empty file
+    on the command line is most likely a mistake."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_bytes(b"")
+    (tmp_path / "empty.py").write_bytes(b"")
+    assert lint_paths([tmp_path]) == []
+    (named,) = lint_paths([tmp_path / "empty.py"])
+    assert named.code == "E902" and "file is empty" in named.message
+
+
 def test_lint_paths_honours_pyproject(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(
         '[tool.klverify]\nper-file-ignores = { "tests/*" = ["KLV001"] }\n'
