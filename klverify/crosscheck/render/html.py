@@ -162,8 +162,7 @@ def scatter(report: Report) -> str:
     return "".join(out)
 
 
-def render(report: Report) -> str:
-    dtypes = summary.dtypes_of(report)
+def _header(report: Report) -> list[str]:
     ok = not report.failed
     parts = [
         "<!doctype html><html lang=en><meta charset=utf-8>",
@@ -175,62 +174,100 @@ def render(report: Report) -> str:
     for env in report.environments:
         pkgs = ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items() if v)
         parts.append(
-            f'<div class="muted"><b>{_esc(env.get("machine"))}</b>: Python {_esc(env.get("python"))}, {_esc(env.get("platform"))}; {_esc(pkgs)}; devices {_esc(env.get("devices"))}</div>'
+            f'<div class="muted"><b>{_esc(env.get("machine"))}</b>: Python '
+            f"{_esc(env.get('python'))}, {_esc(env.get('platform'))}; {_esc(pkgs)}; "
+            f"devices {_esc(env.get('devices'))}</div>"
         )
         for name, why in env.get("missing", {}).items():
             parts.append(f'<div class="muted">{_esc(name)}: {_esc(why)}</div>')
-    parts.append("<h2>Findings</h2><ul class=find>")
-    found = summary.findings(report)
-    if not found:
-        parts.append("<li>Every cell agrees with the exact reference within its tolerance.</li>")
-    for f in found:
-        tag = '<b class="bad">FAIL</b>' if f.status == "fail" else "<b>known</b>"
-        where = ", ".join(f.where[:4]) + (
-            f" and {len(f.where) - 4} more" if len(f.where) > 4 else ""
-        )
-        parts.append(
-            f"<li>{tag} <code>{_esc(f.row)}</code> {_esc(f.what)} — {_esc(where)}. <i>{_esc(f.reason)}</i></li>"
-        )
-    parts.append(
-        "</ul><h2>Status by backend path and dtype</h2><table><tr><th>backend:path @device</th>"
-    )
+    return parts
+
+
+def _status_table(report: Report, dtypes: list[str]) -> list[str]:
+    parts = ["<h2>Status by backend path and dtype</h2><table><tr><th>backend:path @device</th>"]
     parts += [f"<th>{d}</th>" for d in dtypes] + ["</tr>"]
     for row, by_dtype in summary.status_matrix(report).items():
-        parts.append(
-            f"<tr><td><code>{_esc(row)}</code></td>"
-            + "".join(f"<td>{badges(by_dtype.get(d, {}))}</td>" for d in dtypes)
-            + "</tr>"
+        cells = "".join(f"<td>{badges(by_dtype.get(d, {}))}</td>" for d in dtypes)
+        parts.append(f"<tr><td><code>{_esc(row)}</code></td>{cells}</tr>")
+    legend = " ".join(
+        badges({status: label})
+        for status, label in (
+            ("pass", "pass"),
+            ("known", "known framework behaviour (allow-listed)"),
+            ("fail", "fail"),
+            ("error", "error"),
         )
-    parts.append("</table>")
-    parts.append(
-        f'<div class="muted">{badges({"pass": "pass"})} {badges({"known": "known framework behaviour (allow-listed)"})} {badges({"fail": "fail"})} {badges({"error": "error"})}</div>'
     )
-    parts.append("<h2>Error heatmaps</h2>")
-    parts.append(
+    return [*parts, "</table>", f'<div class="muted">{legend}</div>']
+
+
+def _plots(report: Report, dtypes: list[str]) -> list[str]:
+    parts = [
+        "<h2>Error heatmaps</h2>",
         '<div class="legend muted">colour: green = pass (darker as the error nears its tolerance)'
         + "".join(f'<span style="background:{c}"></span>{s}' for s, c in STATUS_COLOURS.items())
-        + ". Hover a square for its numbers.</div>"
-    )
-    for d in dtypes:
-        parts.append(f"<h3>{d}</h3>{heatmap(report, d)}")
-    parts.append("<h2>Relative error against KL magnitude</h2>")
-    parts.append(
-        '<div class="muted">Errors grow as the KL shrinks: the sum cancels when P ≈ Q.</div>'
-    )
-    parts.append(scatter(report))
-    parts.append(
+        + ". Hover a square for its numbers.</div>",
+    ]
+    parts += [f"<h3>{d}</h3>{heatmap(report, d)}" for d in dtypes]
+    parts += [
+        "<h2>Relative error against KL magnitude</h2>",
+        '<div class="muted">Errors grow as the KL shrinks: the sum cancels when P ≈ Q.</div>',
+        scatter(report),
+    ]
+    return parts
+
+
+def _findings(report: Report) -> list[str]:
+    found = summary.findings(report)
+    if not found:
+        return [
+            "<h2>Findings</h2><p>Every cell agrees with the exact reference within its tolerance.</p>"
+        ]
+    parts = [
+        "<h2>Findings</h2><table><tr><th></th><th>backend:path @device</th><th>problem</th>"
+        "<th>cells</th><th>why</th></tr>"
+    ]
+    for f in found:
+        tag = badges({"fail": "FAIL"}) if f.status == "fail" else badges({"known": "known"})
+        examples = ", ".join(f.where[:3]) + (
+            f", … {len(f.where) - 3} more" if len(f.where) > 3 else ""
+        )
+        parts.append(
+            f"<tr><td>{tag}</td><td><code>{_esc(f.row)}</code></td><td>{_esc(f.what)}</td>"
+            f'<td><span class="muted">{_esc(examples)}</span></td><td><i>{_esc(f.reason)}</i></td></tr>'
+        )
+    return [*parts, "</table>"]
+
+
+def _reference_tables(report: Report) -> list[str]:
+    parts = [
         "<h2>Tolerances</h2><table><tr><th>dtype</th><th>value</th><th>gradient</th><th>why</th></tr>"
-    )
+    ]
     for t in report.tolerances:
         parts.append(
-            f"<tr><td>{_esc(t['dtype'])}</td><td>{t['k']:g}·eps·S</td><td>{t['k_grad']:g}·eps·max(P+Q)/T</td><td>{_esc(t['reason'])}</td></tr>"
+            f"<tr><td>{_esc(t['dtype'])}</td><td>{t['k']:g}·eps·S</td>"
+            f"<td>{t['k_grad']:g}·eps·max(P+Q)/T</td><td>{_esc(t['reason'])}</td></tr>"
         )
     parts.append(
         "</table><h2>Cases</h2><table><tr><th>case</th><th>space</th><th>T</th><th>what</th></tr>"
     )
     for name, info in report.cases.items():
         parts.append(
-            f"<tr><td>{_esc(name)}</td><td>{_esc(info['space'])}</td><td>{info['temperature']:g}</td><td>{_esc(info['description'])}</td></tr>"
+            f"<tr><td>{_esc(name)}</td><td>{_esc(info['space'])}</td>"
+            f"<td>{info['temperature']:g}</td><td>{_esc(info['description'])}</td></tr>"
         )
-    parts.append("</table></body></html>")
+    return [*parts, "</table>"]
+
+
+def render(report: Report) -> str:
+    """Verdict and status first, then the pictures, then the findings and reference tables."""
+    dtypes = summary.dtypes_of(report)
+    parts = [
+        *_header(report),
+        *_status_table(report, dtypes),
+        *_plots(report, dtypes),
+        *_findings(report),
+        *_reference_tables(report),
+        "</body></html>",
+    ]
     return "\n".join(parts)
