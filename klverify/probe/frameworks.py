@@ -56,6 +56,16 @@ def _foreign(out: Any) -> bool:
     return module in ("jax", "jaxlib", "torch")
 
 
+def _not_an_array(out: Any) -> Any:
+    """What a loss returned instead of the framework's array: a Python number, another
+    framework's array ("foreign"), or something that is no loss at all ("bad_type")."""
+    plain = _python_scalar(out)
+    if plain is not None:
+        return plain
+    kind = "foreign" if _foreign(out) else "bad_type"
+    return Measurement(kind, type_name=f"{type(out).__module__}.{type(out).__name__}")
+
+
 def _python_scalar(out: Any) -> Measurement | None:
     if isinstance(out, (bool, str, bytes)) or out is None:
         return Measurement("bad_type", type_name=type(out).__name__)
@@ -86,11 +96,7 @@ class TorchAdapter(Adapter):
         ss.requires_grad_(grad)
         out = call(tt, ss)
         if not isinstance(out, torch.Tensor):
-            plain = _python_scalar(out)
-            if plain is not None:
-                return plain
-            kind = "foreign" if _foreign(out) else "bad_type"
-            return Measurement(kind, type_name=f"{type(out).__module__}.{type(out).__name__}")
+            return _not_an_array(out)
         shape = tuple(out.shape)
         if out.numel() != 1:
             return Measurement("non_scalar", shape=shape, type_name="torch.Tensor")
@@ -136,11 +142,7 @@ class JaxAdapter(Adapter):
             out = call(tj, sj)
             self.traced = False
         if not isinstance(out, jax.Array):
-            plain = _python_scalar(out)
-            if plain is not None:
-                return plain
-            kind = "foreign" if _foreign(out) else "bad_type"
-            return Measurement(kind, type_name=f"{type(out).__module__}.{type(out).__name__}")
+            return _not_an_array(out)
         shape = tuple(out.shape)
         if out.size != 1:
             return Measurement("non_scalar", shape=shape, type_name="jax.Array")
